@@ -1,0 +1,1 @@
+"""Demo project for vehicle_auth: settings, URLs and the site's own pages."""

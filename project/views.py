@@ -1,0 +1,8 @@
+"""The demo site's own pages."""
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "project/home.html")

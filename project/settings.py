@@ -153,3 +153,4 @@ if not VEHICLE_AUTH_ENCRYPTION_KEYS and DEBUG:
     VEHICLE_AUTH_ENCRYPTION_KEYS = [
         base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()
     ]
+VEHICLE_AUTH_BASE_TEMPLATE = "project/base.html"

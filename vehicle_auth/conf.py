@@ -63,6 +63,11 @@ class Settings:
         return int(getattr(settings, "VEHICLE_AUTH_ATTEMPT_LIFETIME", 600))
 
     @property
+    def REFRESH_MARGIN(self) -> int:
+        """Seconds an access token must still be valid for; refresh sooner than that."""
+        return int(getattr(settings, "VEHICLE_AUTH_REFRESH_MARGIN", 300))
+
+    @property
     def CONNECT_MAKE(self) -> str:
         """Skip Connect's brand list for this make (e.g. "TESLA"); empty shows the list."""
         return getattr(settings, "VEHICLE_AUTH_CONNECT_MAKE", "") or ""

@@ -1,0 +1,62 @@
+"""factory-boy factories for the suite's data."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from vehicle_auth.models import AuthorizationAttempt, SmartcarAccount, Vehicle
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
+    password = factory.django.Password("password")
+
+
+class SmartcarAccountFactory(factory.django.DjangoModelFactory):
+    """An account whose tokens are made up: fine wherever Smartcar is not called."""
+
+    class Meta:
+        model = SmartcarAccount
+
+    user = factory.SubFactory(UserFactory)
+    smartcar_user_id = factory.LazyFunction(lambda: str(uuid.uuid4()))
+    mode = "test"
+    scopes = factory.LazyFunction(lambda: ["read_vehicle_info", "read_vin"])
+    access_token = factory.LazyFunction(lambda: str(uuid.uuid4()))
+    refresh_token = factory.LazyFunction(lambda: str(uuid.uuid4()))
+    access_expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(hours=2))
+    refresh_expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=60))
+
+
+class VehicleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Vehicle
+
+    account = factory.SubFactory(SmartcarAccountFactory)
+    smartcar_id = factory.LazyFunction(lambda: str(uuid.uuid4()))
+    make = "TESLA"
+    model = "Model S"
+    year = 2020
+    vin = factory.Sequence(lambda n: f"5YJSA1E2{n:09d}")
+
+
+class AuthorizationAttemptFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AuthorizationAttempt
+
+    user = factory.SubFactory(UserFactory)
+    state_hash = factory.Sequence(lambda n: f"{n:064x}")
+    session_hash = factory.Sequence(lambda n: f"{n + 10**6:064x}")
+    mode = "test"
+    scopes = factory.LazyFunction(lambda: ["read_vehicle_info"])
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=10))

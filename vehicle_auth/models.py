@@ -35,6 +35,8 @@ class SmartcarAccount(models.Model):
         _("status"), max_length=20, choices=Status.choices, default=Status.ACTIVE
     )
     last_refreshed_at = models.DateTimeField(_("last refresh"), null=True, blank=True)
+    # Smartcar asked us to wait (429 Retry-After) or failed transiently: no refresh before.
+    refresh_not_before = models.DateTimeField(_("retry refresh after"), null=True, blank=True)
     last_error_code = models.CharField(_("last error code"), max_length=100, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
     created_at = models.DateTimeField(_("linked at"), auto_now_add=True)
@@ -44,6 +46,10 @@ class SmartcarAccount(models.Model):
         verbose_name = _("Smartcar account")
         verbose_name_plural = _("Smartcar accounts")
         ordering = ["-created_at", "-pk"]
+        indexes = [
+            # The bulk refresh selects active accounts by expiry.
+            models.Index(fields=["status", "access_expires_at"], name="vehicle_auth_acct_expiry"),
+        ]
         constraints = [
             # Linking the same Smartcar account again updates it; it never duplicates.
             models.UniqueConstraint(

@@ -104,6 +104,11 @@ def _refresh_current(
     if not needed and is_fresh(account, margin):
         return None
     now = timezone.now()
+    if account.refresh_not_before and account.refresh_not_before > now:
+        wait = int((account.refresh_not_before - now).total_seconds()) + 1
+        return SmartcarUnavailable(
+            "retry_later", "Smartcar asked us to wait before refreshing.", retry_after=wait
+        )
     try:
         tokens = smartcar_client.refresh_tokens(account.refresh_token, deadline)
     except SmartcarError as exc:
@@ -123,6 +128,10 @@ def _refresh_current(
             account.save(update_fields=fields)
             return ReauthorizationRequired(account)
         logger.warning("Refreshing Smartcar account %s failed: %s", account.pk, exc.code)
+        if exc.retry_after:
+            # Honour Retry-After: nobody refreshes this account before then.
+            account.refresh_not_before = now + timedelta(seconds=exc.retry_after)
+            fields.append("refresh_not_before")
         account.save(update_fields=fields)
         return exc
     # Both tokens and expiries in one write: losing the new refresh token locks the owner out.
@@ -131,6 +140,7 @@ def _refresh_current(
     account.access_expires_at = tokens.access_expires_at
     account.refresh_expires_at = tokens.refresh_expires_at
     account.last_refreshed_at = now
+    account.refresh_not_before = None
     account.last_error_code = ""
     account.last_error = ""
     account.save(
@@ -140,6 +150,7 @@ def _refresh_current(
             "access_expires_at",
             "refresh_expires_at",
             "last_refreshed_at",
+            "refresh_not_before",
             "last_error_code",
             "last_error",
             "updated_at",

@@ -5,15 +5,30 @@ sandbox and the test's own threads each get their own connection, as in producti
 """
 
 import os
+import tempfile
 
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-used-anywhere-else")
 os.environ.setdefault("DEBUG", "0")
 
 from project.settings import *  # noqa: F403
-from project.settings import BASE_DIR, DATABASES
+from project.settings import DATABASES
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+    # One file per test process, so concurrent runs never share a database.
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.path.join(tempfile.gettempdir(), f"vehicle_auth-tests-{os.getpid()}.sqlite3")
+    }
+
+# Whatever a developer's .env says, the suite talks only to the sandbox (the
+# smartcar_sandbox fixture points these at its live server).
+SMARTCAR_CLIENT_ID = "sandbox-client-id"
+SMARTCAR_CLIENT_SECRET = "sandbox-client-secret"
+SMARTCAR_REDIRECT_URI = "http://testserver/vehicles/callback/"
+SMARTCAR_CONNECT_ORIGIN = "http://testserver/sandbox"
+SMARTCAR_AUTH_ORIGIN = "http://testserver/sandbox/oauth/token"
+SMARTCAR_API_ORIGIN = "http://testserver/sandbox"
+SMARTCAR_MODE = "test"
+SMARTCAR_SCOPES = ["read_vehicle_info", "read_vin", "read_odometer"]
 
 ALLOWED_HOSTS = ["*"]
 SECURE_SSL_REDIRECT = False

@@ -85,5 +85,5 @@ def test_e005_numbers_must_be_positive(settings, name) -> None:
 
 def test_manage_py_check_fails_on_a_bad_setting(settings) -> None:
     settings.VEHICLE_AUTH_ENCRYPTION_KEYS = []
-    with pytest.raises(SystemCheckError, match="vehicle_auth.E001"):
+    with pytest.raises(SystemCheckError, match=r"vehicle_auth\.E001"):
         call_command("check")

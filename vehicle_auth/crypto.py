@@ -23,6 +23,19 @@ class Secret(str):
         return f"<secret {fingerprint(self)}>"
 
 
+class Undecryptable(Secret):
+    """What a stored token reads as when no configured key can decrypt it.
+
+    Empty, so pages and the admin still load; anything that needs the token itself (a
+    refresh, a vehicle call) refuses it with EncryptionKeyError instead of sending it.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<undecryptable secret>"
+
+
 def fingerprint(value: str) -> str:
     """A short, non-reversible tag that lets staff tell two tokens apart (not a prefix)."""
     if not value:
@@ -66,7 +79,12 @@ def decrypt(ciphertext: str) -> Secret:
 
 def rotate(ciphertext: str) -> str:
     """Re-encrypt with the first key (MultiFernet.rotate keeps the original timestamp)."""
-    return current_fernet().rotate(ciphertext.encode()).decode()
+    try:
+        return current_fernet().rotate(ciphertext.encode()).decode()
+    except InvalidToken as exc:
+        raise EncryptionKeyError(
+            "A stored token cannot be decrypted with any key in VEHICLE_AUTH_ENCRYPTION_KEYS."
+        ) from exc
 
 
 def validate_keys(keys: list[str]) -> str | None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db import models
 
 from vehicle_auth import crypto
+from vehicle_auth.exceptions import EncryptionKeyError
+
+logger = logging.getLogger(__name__)
 
 
 class EncryptedTextField(models.TextField):
@@ -21,7 +25,12 @@ class EncryptedTextField(models.TextField):
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Any:
         if not value:
             return value
-        return crypto.decrypt(value)
+        try:
+            return crypto.decrypt(value)
+        except EncryptionKeyError:
+            # One bad row must not break every page that lists accounts.
+            logger.error("A %s value cannot be decrypted with the configured keys", self.name)
+            return crypto.Undecryptable("")
 
     def to_python(self, value: Any) -> Any:
         return value

@@ -13,8 +13,11 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from django.db import connection, transaction
@@ -23,7 +26,9 @@ from django.utils import timezone
 from vehicle_auth import signals, smartcar_client
 from vehicle_auth.concurrency import Deadline
 from vehicle_auth.conf import conf
+from vehicle_auth.crypto import Undecryptable
 from vehicle_auth.exceptions import (
+    EncryptionKeyError,
     NotLinked,
     ReauthorizationRequired,
     SmartcarError,
@@ -34,6 +39,9 @@ from vehicle_auth.models import SmartcarAccount, Vehicle
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# Seconds to wait after a 429 that came without a readable Retry-After.
+RATE_LIMIT_BACKOFF = 60
 
 _locks: weakref.WeakValueDictionary[int, threading.Lock] = weakref.WeakValueDictionary()
 _locks_guard = threading.Lock()
@@ -62,6 +70,49 @@ def is_fresh(
     )
 
 
+class RefreshOutcome(StrEnum):
+    """What one attempt to refresh an account came to."""
+
+    REFRESHED = "refreshed"
+    NOT_DUE = "not_due"  # fresh enough once the lock was held (someone else refreshed it)
+    LOCKED = "locked"  # another worker holds the account right now (skip_locked)
+    INACTIVE = "inactive"  # needs reauthorization, disconnected or deleted meanwhile
+    WAITING = "waiting"  # Smartcar asked us to wait (Retry-After) and the wait is not over
+    REAUTH_REQUIRED = "reauth_required"  # Smartcar refused the refresh token just now
+    FAILED = "failed"  # transient or unexpected Smartcar failure; tokens left as they were
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    """The outcome for one account and, when it did not succeed, the error behind it."""
+
+    outcome: RefreshOutcome
+    error: Exception | None = None
+
+
+@contextmanager
+def _locked_account(account_id: int, *, skip_locked: bool) -> Iterator[SmartcarAccount | None]:
+    """The account row, held against concurrent refreshes until the block ends.
+
+    None when it no longer exists or, with `skip_locked`, when another worker holds it.
+    """
+    if connection.features.has_select_for_update:
+        rows = SmartcarAccount.objects.select_for_update(
+            skip_locked=skip_locked and connection.features.has_select_for_update_skip_locked
+        )
+        with transaction.atomic():
+            yield rows.filter(pk=account_id).first()
+        return
+    lock = _process_lock(account_id)
+    if not lock.acquire(blocking=not skip_locked):
+        yield None
+        return
+    try:
+        yield SmartcarAccount.objects.filter(pk=account_id).first()
+    finally:
+        lock.release()
+
+
 def refresh_if_expiring(
     account: SmartcarAccount,
     *,
@@ -75,19 +126,37 @@ def refresh_if_expiring(
     The expiry is checked again once the lock is held, so concurrent callers share one
     refresh. `stale_access_token` forces a refresh unless another caller already replaced
     that token; `force` refreshes whatever the expiry (keep-alive of the refresh token).
-    Raises ReauthorizationRequired, SmartcarUnavailable or SmartcarError.
+    Raises NotLinked, ReauthorizationRequired, SmartcarUnavailable or SmartcarError.
     """
-    if connection.features.has_select_for_update:
-        with transaction.atomic():
-            current = SmartcarAccount.objects.select_for_update().get(pk=account.pk)
-            error = _refresh_current(current, margin, stale_access_token, force, deadline)
-    else:
-        with _process_lock(account.pk):
-            current = SmartcarAccount.objects.get(pk=account.pk)
-            error = _refresh_current(current, margin, stale_access_token, force, deadline)
-    if error is not None:
-        raise error
+    with _locked_account(account.pk, skip_locked=False) as current:
+        if current is None:
+            raise NotLinked("This Smartcar account no longer exists.")
+        result = _refresh_current(current, margin, stale_access_token, force, None, deadline)
+    if result.error is not None:
+        raise result.error
     return current
+
+
+def refresh_if_due(
+    account_id: int,
+    *,
+    margin: timedelta,
+    refresh_expiring_before: datetime | None = None,
+    deadline: Deadline | None = None,
+) -> RefreshResult:
+    """Refresh one account for a bulk job if it is due; skip it if another worker holds it.
+
+    Never waits for a lock and never raises for a Smartcar answer: the result says what
+    happened. Due means the access token is not valid for `margin`, or the refresh token expires
+    before `refresh_expiring_before` (keep-alive); both are checked once the row is held,
+    so two jobs running at once never refresh an account twice. Locked rows are skipped
+    (SKIP LOCKED on PostgreSQL; on SQLite only a refresh in this process can be seen).
+    """
+    with _locked_account(account_id, skip_locked=True) as current:
+        if current is None:
+            exists = SmartcarAccount.objects.filter(pk=account_id).exists()
+            return RefreshResult(RefreshOutcome.LOCKED if exists else RefreshOutcome.INACTIVE)
+        return _refresh_current(current, margin, None, False, refresh_expiring_before, deadline)
 
 
 def _refresh_current(
@@ -95,19 +164,31 @@ def _refresh_current(
     margin: timedelta | None,
     stale: str | None,
     force: bool,
+    refresh_expiring_before: datetime | None,
     deadline: Deadline | None,
-) -> Exception | None:
-    """Refresh `account` (already locked) when needed; the error to raise once unlocked."""
+) -> RefreshResult:
+    """Refresh `account` (already locked) when needed; the error is raised once unlocked."""
     if account.status != SmartcarAccount.Status.ACTIVE:
-        return _not_usable(account)
-    needed = force or (stale is not None and account.access_token == stale)
+        return RefreshResult(RefreshOutcome.INACTIVE, _not_usable(account))
+    keepalive = refresh_expiring_before is not None and (
+        account.refresh_expires_at is None or account.refresh_expires_at <= refresh_expiring_before
+    )
+    needed = force or keepalive or (stale is not None and account.access_token == stale)
     if not needed and is_fresh(account, margin):
-        return None
+        return RefreshResult(RefreshOutcome.NOT_DUE)
+    if isinstance(account.refresh_token, Undecryptable):
+        return EncryptionKeyError(
+            f"The refresh token of Smartcar account {account.pk} cannot be decrypted: "
+            "restore the key that encrypted it to VEHICLE_AUTH_ENCRYPTION_KEYS."
+        )
     now = timezone.now()
     if account.refresh_not_before and account.refresh_not_before > now:
         wait = int((account.refresh_not_before - now).total_seconds()) + 1
-        return SmartcarUnavailable(
-            "retry_later", "Smartcar asked us to wait before refreshing.", retry_after=wait
+        return RefreshResult(
+            RefreshOutcome.WAITING,
+            SmartcarUnavailable(
+                "retry_later", "Smartcar asked us to wait before refreshing.", retry_after=wait
+            ),
         )
     try:
         tokens = smartcar_client.refresh_tokens(account.refresh_token, deadline)
@@ -126,14 +207,17 @@ def _refresh_current(
             )
             logger.info("Smartcar account %s needs reauthorization", account.pk)
             account.save(update_fields=fields)
-            return ReauthorizationRequired(account)
+            return RefreshResult(RefreshOutcome.REAUTH_REQUIRED, ReauthorizationRequired(account))
         logger.warning("Refreshing Smartcar account %s failed: %s", account.pk, exc.code)
-        if exc.retry_after:
+        # A 429 from the token endpoint carries an OAuth body, from which the SDK keeps no
+        # Retry-After header: back off by a default then rather than retry at once.
+        wait = exc.retry_after or (RATE_LIMIT_BACKOFF if exc.status == 429 else None)
+        if wait:
             # Honour Retry-After: nobody refreshes this account before then.
-            account.refresh_not_before = now + timedelta(seconds=exc.retry_after)
+            account.refresh_not_before = now + timedelta(seconds=wait)
             fields.append("refresh_not_before")
         account.save(update_fields=fields)
-        return exc
+        return RefreshResult(RefreshOutcome.FAILED, exc)
     # Both tokens and expiries in one write: losing the new refresh token locks the owner out.
     account.access_token = tokens.access_token
     account.refresh_token = tokens.refresh_token
@@ -159,7 +243,7 @@ def _refresh_current(
     transaction.on_commit(
         lambda: signals.tokens_refreshed.send(sender=SmartcarAccount, account=account)
     )
-    return None
+    return RefreshResult(RefreshOutcome.REFRESHED)
 
 
 def _not_usable(account: SmartcarAccount) -> Exception:
@@ -218,9 +302,12 @@ def call_vehicle(user: Any, vehicle_id: str, call: Callable[[Any], T]) -> T:
 __all__ = [
     "NotLinked",
     "ReauthorizationRequired",
+    "RefreshOutcome",
+    "RefreshResult",
     "SmartcarUnavailable",
     "call_vehicle",
     "get_vehicle",
     "is_fresh",
+    "refresh_if_due",
     "refresh_if_expiring",
 ]

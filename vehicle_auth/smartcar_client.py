@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -218,25 +218,25 @@ def get_user_id(access_token: str, deadline: Deadline | None = None) -> str:
     return str(_one(lambda: smartcar.get_user(access_token).id, deadline or new_deadline()))
 
 
-def _vehicle_info(access_token: str, vehicle_id: str, with_vin: bool) -> VehicleInfo:
-    car = vehicle(vehicle_id, access_token)
-    attributes = car.attributes()
-    vin = ""
-    if with_vin:
-        try:
-            vin = str(car.vin().vin)
-        except SmartcarException as exc:
-            # The owner may untick "Read VIN" at Connect: that is not a failure.
-            if getattr(exc, "type", None) != "PERMISSION":
-                raise
+def _attributes(access_token: str, vehicle_id: str) -> VehicleInfo:
+    attributes = vehicle(vehicle_id, access_token).attributes()
     year = attributes.year
     return VehicleInfo(
         smartcar_id=vehicle_id,
         make=str(attributes.make or "")[:64],
         model=str(attributes.model or "")[:128],
         year=int(year) if year not in (None, "") else None,
-        vin=vin[:17],
     )
+
+
+def _vin(access_token: str, vehicle_id: str) -> str:
+    try:
+        return str(vehicle(vehicle_id, access_token).vin().vin)[:17]
+    except SmartcarException as exc:
+        # The owner may untick "Read VIN" at Connect: that is not a failure.
+        if getattr(exc, "type", None) == "PERMISSION":
+            return ""
+        raise
 
 
 def fetch_linked_account(
@@ -264,15 +264,27 @@ def fetch_linked_account(
             for v in smartcar.get_vehicles(access, {"limit": PAGE_SIZE, "offset": offset}).vehicles
         ]
 
-    def info(vehicle_id: str) -> Callable[[], VehicleInfo]:
-        return lambda: _vehicle_info(access, vehicle_id, with_vin)
+    def details(vehicle_ids: list[str]) -> list[Callable[[], Any]]:
+        calls: list[Callable[[], Any]] = []
+        for vid in vehicle_ids:
+            calls.append(lambda vid=vid: _attributes(access, vid))
+            if with_vin:
+                calls.append(lambda vid=vid: _vin(access, vid))
+        return calls
+
+    def combine(vehicle_ids: list[str], answers: list[Any]) -> list[VehicleInfo]:
+        step = 2 if with_vin else 1
+        infos = answers[::step]
+        if with_vin:
+            infos = [replace(info, vin=vin) for info, vin in zip(infos, answers[1::2], strict=True)]
+        return infos
 
     more_pages = [page_at(offset) for offset in range(len(ids), total, PAGE_SIZE)] if ids else []
-    results = _run([*more_pages, *(info(vid) for vid in ids)], deadline)
+    results = _run([*more_pages, *details(ids)], deadline)
     later_ids = [vid for chunk in results[: len(more_pages)] for vid in chunk]
-    infos = results[len(more_pages) :]
+    infos = combine(ids, results[len(more_pages) :])
     if later_ids:
-        infos += _run([info(vid) for vid in later_ids], deadline)
+        infos += combine(later_ids, _run(details(later_ids), deadline))
 
     unique: dict[str, VehicleInfo] = {item.smartcar_id: item for item in infos}
     return LinkedAccount(

@@ -297,7 +297,9 @@ def disconnect_vehicles(
 ) -> dict[str, SmartcarError | None]:
     """Revoke the app's access to each vehicle; per vehicle, None or the error it gave.
 
-    A vehicle Smartcar no longer knows (404) counts as revoked.
+    A vehicle Smartcar no longer serves us counts as revoked: 404, or 401 AUTHENTICATION on
+    the token just checked fresh (Smartcar answers that for a car outside the token's grant,
+    e.g. one the owner already removed at Smartcar).
     """
     deadline = deadline or new_deadline()
     _configure_origins()
@@ -308,7 +310,8 @@ def disconnect_vehicles(
                 vehicle(vehicle_id, access_token).disconnect()
             except Exception as exc:
                 error = _translate(exc)
-                return None if error.status == 404 else error
+                gone = error.status == 404 or error.error_type == "AUTHENTICATION"
+                return None if gone else error
             return None
 
         return call

@@ -46,6 +46,12 @@ class SmartcarAccount(models.Model):
         verbose_name = _("Smartcar account")
         verbose_name_plural = _("Smartcar accounts")
         ordering = ["-created_at", "-pk"]
+        # Admin actions that call Smartcar need their own permission, not just "change".
+        permissions = [
+            ("refresh_tokens", _("Can refresh a Smartcar account's tokens now")),
+            ("verify_connection", _("Can verify a Smartcar connection")),
+            ("disconnect_account", _("Can disconnect a Smartcar account (revokes at Smartcar)")),
+        ]
         indexes = [
             # The bulk refresh selects active accounts by expiry.
             models.Index(fields=["status", "access_expires_at"], name="vehicle_auth_acct_expiry"),

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO := DEBUG=1
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench clean screenshots
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,14 @@ run: $(STAMP)
 	$(DEMO) $(PY) manage.py setup_demo
 	$(DEMO) $(PY) manage.py runserver 127.0.0.1:8000
 
+# Browser tests (tests/browser/) run when /usr/bin/chromium exists and are skipped, with
+# the reason, when it does not; VEHICLE_AUTH_BROWSER_TESTS=required makes that an error.
 test: $(STAMP)
 	$(PY) -m pytest
+
+# Regenerates docs/screenshots/*.png (the README's) in Chromium on fresh demo data.
+screenshots: $(STAMP)
+	$(PY) scripts/screenshots.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -147,10 +147,10 @@ def refresh_if_due(
     """Refresh one account for a bulk job if it is due; skip it if another worker holds it.
 
     Never waits for a lock and never raises for a Smartcar answer: the result says what
-    happened. Due means the access token is not valid for `margin`, or the refresh token expires
-    before `refresh_expiring_before` (keep-alive); both are checked once the row is held,
-    so two jobs running at once never refresh an account twice. Locked rows are skipped
-    (SKIP LOCKED on PostgreSQL; on SQLite only a refresh in this process can be seen).
+    happened. Due means the access token is not valid for `margin`, or the refresh token
+    expires before `refresh_expiring_before` (keep-alive); both are checked once the row is
+    held, so two jobs running at once never refresh an account twice. Locked rows are
+    skipped (SKIP LOCKED on PostgreSQL; on SQLite only a refresh in this process is seen).
     """
     with _locked_account(account_id, skip_locked=True) as current:
         if current is None:
@@ -177,9 +177,12 @@ def _refresh_current(
     if not needed and is_fresh(account, margin):
         return RefreshResult(RefreshOutcome.NOT_DUE)
     if isinstance(account.refresh_token, Undecryptable):
-        return EncryptionKeyError(
-            f"The refresh token of Smartcar account {account.pk} cannot be decrypted: "
-            "restore the key that encrypted it to VEHICLE_AUTH_ENCRYPTION_KEYS."
+        return RefreshResult(
+            RefreshOutcome.FAILED,
+            EncryptionKeyError(
+                f"The refresh token of Smartcar account {account.pk} cannot be decrypted: "
+                "restore the key that encrypted it to VEHICLE_AUTH_ENCRYPTION_KEYS."
+            ),
         )
     now = timezone.now()
     if account.refresh_not_before and account.refresh_not_before > now:

@@ -23,6 +23,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# Prints the benchmark figures (the sandbox is served by a separate process).
+bench: $(STAMP)
+	$(PY) bench/callback.py
+	$(PY) bench/refresh_bulk.py
+
 # Regenerates docs/screenshots/*.png (the README's) in Chromium on fresh demo data.
 screenshots: $(STAMP)
 	$(PY) scripts/screenshots.py

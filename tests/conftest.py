@@ -14,6 +14,7 @@ from tests.factories import (
     SmartcarAccountFactory,
     UserFactory,
     VehicleFactory,
+    link_sandbox_account,
 )
 
 pytest_plugins = ["vehicle_auth.sandbox.pytest_plugin"]
@@ -86,38 +87,6 @@ def other_client(other_user: object) -> Client:
     client = Client()
     client.force_login(other_user)
     return client
-
-
-def link_sandbox_account(
-    user: Any, sandbox: Any, *, email: str = "owner@example.com", make: str = "CHEVROLET"
-) -> Any:
-    """A SmartcarAccount (+ vehicles) holding real sandbox tokens, as linking would save it.
-
-    Goes through the real SDK (code exchange, /user, /vehicles, attributes) but not through
-    the Connect screens or our views, which tests/test_flow.py covers.
-    """
-    from vehicle_auth import smartcar_client
-    from vehicle_auth.models import SmartcarAccount, Vehicle
-
-    linked = smartcar_client.fetch_linked_account(
-        sandbox.issue_code(email=email, make=make), with_vin=False
-    )
-    tokens = linked.tokens
-    account = SmartcarAccount.objects.create(
-        user=user,
-        smartcar_user_id=linked.smartcar_user_id,
-        mode="test",
-        scopes=["read_vehicle_info", "read_vin", "read_odometer"],
-        access_token=tokens.access_token,
-        access_expires_at=tokens.access_expires_at,
-        refresh_token=tokens.refresh_token,
-        refresh_expires_at=tokens.refresh_expires_at,
-    )
-    Vehicle.objects.bulk_create(
-        Vehicle(account=account, smartcar_id=car.smartcar_id, make=car.make, model=car.model)
-        for car in linked.vehicles
-    )
-    return account
 
 
 @pytest.fixture

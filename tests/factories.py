@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
@@ -60,3 +61,22 @@ class AuthorizationAttemptFactory(factory.django.DjangoModelFactory):
     mode = "test"
     scopes = factory.LazyFunction(lambda: ["read_vehicle_info"])
     expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=10))
+
+
+def link_sandbox_account(
+    user: Any, sandbox: Any, *, email: str = "owner@example.com", make: str = "CHEVROLET"
+) -> Any:
+    """A SmartcarAccount (+ vehicles) holding real sandbox tokens, saved as linking saves it.
+
+    Goes through the real SDK (code exchange, /user, /vehicles, attributes, VIN) and
+    `flow.save_linked_account`, but not through the Connect screens or our views, which
+    tests/test_flow.py covers.
+    """
+    from vehicle_auth import flow, smartcar_client
+
+    scopes = ["read_vehicle_info", "read_vin", "read_odometer"]
+    linked = smartcar_client.fetch_linked_account(
+        sandbox.issue_code(email=email, make=make, scopes=scopes), with_vin=True
+    )
+    account, _ = flow.save_linked_account(user, linked, mode="test", scopes=scopes)
+    return account

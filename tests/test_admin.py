@@ -24,8 +24,9 @@ from tests.factories import (
     SmartcarAccountFactory,
     UserFactory,
     VehicleFactory,
+    link_sandbox_account,
 )
-from vehicle_auth import admin_actions, smartcar_client
+from vehicle_auth import admin_actions
 from vehicle_auth.admin import admin_link
 from vehicle_auth.crypto import fingerprint
 from vehicle_auth.models import AuthorizationAttempt, SmartcarAccount, Vehicle
@@ -797,29 +798,7 @@ def link_account(smartcar_sandbox: Any) -> Callable[..., SmartcarAccount]:
     """
 
     def link(user: Any, email: str = "3-vehicles@smartcar.com") -> SmartcarAccount:
-        code = smartcar_sandbox.issue_code(email=email)
-        linked = smartcar_client.fetch_linked_account(code, with_vin=True)
-        account = SmartcarAccount.objects.create(
-            user=user,
-            smartcar_user_id=linked.smartcar_user_id,
-            mode="test",
-            scopes=["read_vehicle_info", "read_vin", "read_odometer"],
-            access_token=linked.tokens.access_token,
-            access_expires_at=linked.tokens.access_expires_at,
-            refresh_token=linked.tokens.refresh_token,
-            refresh_expires_at=linked.tokens.refresh_expires_at,
-        )
-        Vehicle.objects.bulk_create(
-            Vehicle(
-                account=account,
-                smartcar_id=car.smartcar_id,
-                make=car.make,
-                model=car.model,
-                year=car.year,
-                vin=car.vin,
-            )
-            for car in linked.vehicles
-        )
+        account = link_sandbox_account(user, smartcar_sandbox, email=email)
         smartcar_sandbox.reset()  # count only the calls the test itself causes
         return SmartcarAccount.objects.get(pk=account.pk)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -195,7 +195,9 @@ def complete_authorization(
             smartcar_failure=True,
         )
 
-    account, created = _save_linked_account(attempt, linked)
+    account, created = save_linked_account(
+        attempt.user, linked, mode=attempt.mode, scopes=_plain(attempt), attempt=attempt
+    )
     return CallbackResult(
         attempt, account=account, created=created, vehicle_count=len(linked.vehicles)
     )
@@ -214,22 +216,33 @@ def _end(attempt: AuthorizationAttempt, outcome: str, code: str, description: st
 
 
 @transaction.atomic
-def _save_linked_account(
-    attempt: AuthorizationAttempt, linked: smartcar_client.LinkedAccount
+def save_linked_account(
+    user: Any,
+    linked: smartcar_client.LinkedAccount,
+    *,
+    mode: str,
+    scopes: Iterable[str],
+    attempt: AuthorizationAttempt | None = None,
 ) -> tuple[SmartcarAccount, bool]:
+    """Save what a trip through Connect gave (account, vehicles, attempt) in one transaction.
+
+    Linking the same Smartcar account again updates it and replaces its vehicle list; it
+    never duplicates. Returns the account and whether it was created.
+    """
     tokens = linked.tokens
     account, created = SmartcarAccount.objects.select_for_update().update_or_create(
-        user_id=attempt.user_id,
+        user=user,
         smartcar_user_id=linked.smartcar_user_id,
         defaults={
-            "mode": attempt.mode,
-            "scopes": sorted(_plain(attempt)),
+            "mode": mode,
+            "scopes": sorted(scopes),
             "access_token": tokens.access_token,
             "access_expires_at": tokens.access_expires_at,
             "refresh_token": tokens.refresh_token,
             "refresh_expires_at": tokens.refresh_expires_at,
             "status": Status.ACTIVE,
             "last_refreshed_at": None,
+            "refresh_not_before": None,
             "last_error_code": "",
             "last_error": "",
         },
@@ -262,21 +275,22 @@ def _save_linked_account(
         Vehicle.objects.filter(account=account, smartcar_id__in=removed).delete()
     added = sorted(set(new_ids) - before)
 
-    attempt.account = account
-    attempt.outcome = Outcome.SUCCEEDED
-    attempt.completed_at = timezone.now()
-    attempt.save(update_fields=["account", "outcome", "completed_at"])
+    if attempt is not None:
+        attempt.account = account
+        attempt.outcome = Outcome.SUCCEEDED
+        attempt.completed_at = timezone.now()
+        attempt.save(update_fields=["account", "outcome", "completed_at"])
 
     def announce() -> None:
         if created:
             signals.account_linked.send(
-                sender=SmartcarAccount, account=account, user=account.user, attempt=attempt
+                sender=SmartcarAccount, account=account, user=user, attempt=attempt
             )
         else:
             signals.account_updated.send(
                 sender=SmartcarAccount,
                 account=account,
-                user=account.user,
+                user=user,
                 attempt=attempt,
                 added_vehicle_ids=added,
                 removed_vehicle_ids=removed,

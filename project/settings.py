@@ -76,9 +76,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # from another thread); IMMEDIATE transactions take the write lock up front instead of
     # failing with "database is locked" when a read turns into a write.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", "transaction_mode": "IMMEDIATE", "timeout": 20}
+        {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# vehicle_auth's rate limits count here. The default, a per-process memory cache, is right
+# for `make run`; a site with several worker processes or hosts needs a cache they share,
+# e.g. CACHE_URL=redis://127.0.0.1:6379/1 (Django's RedisCache; `pip install redis`).
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -108,6 +117,20 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 # Behind a TLS-terminating proxy that sets (and overwrites) X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = None if DEBUG else ("HTTP_X_FORWARDED_PROTO", "https")
+# Stated even where they are Django's defaults, so that `check --deploy` and a reader both
+# see them. SameSite must stay "Lax" (not "Strict"): Smartcar Connect sends the user back
+# to the callback from its own site, and the callback needs the session cookie.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+# Origins allowed to POST (e.g. the disconnect form) besides the site's own host, such as
+# https://admin.example.com; full origins with scheme.
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+# The callback URL carries Connect's code and state: never send it to another site.
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 
 LOGGING = {
     "version": 1,
@@ -162,3 +185,17 @@ if not VEHICLE_AUTH_ENCRYPTION_KEYS and DEBUG:
         base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()
     ]
 VEHICLE_AUTH_BASE_TEMPLATE = "project/base.html"
+# Rate limits on /vehicles/login/ and /vehicles/callback/ (see the README); these are the
+# defaults, per signed-in user and per client address.
+VEHICLE_AUTH_RATE_LIMITS = {
+    "login": "10/m",
+    "login_ip": "30/m",
+    "callback": "20/m",
+    "callback_ip": "60/m",
+}
+# Client addresses come from X-Forwarded-For as written by this many trusted proxies. In
+# production the demo assumes one TLS-terminating proxy (see SECURE_PROXY_SSL_HEADER);
+# without it every visitor would count as the proxy's address and share one limit.
+VEHICLE_AUTH_RATE_LIMIT_PROXY_COUNT = env.int(
+    "VEHICLE_AUTH_RATE_LIMIT_PROXY_COUNT", default=0 if DEBUG else 1
+)

@@ -11,3 +11,6 @@ class VehicleAuthConfig(AppConfig):
 
     def ready(self) -> None:
         from vehicle_auth import checks  # noqa: F401 - registers the system checks
+        from vehicle_auth.receivers import connect_receivers
+
+        connect_receivers()

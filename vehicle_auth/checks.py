@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core import checks
 from django.urls import Resolver404, resolve
 
-from vehicle_auth import crypto
+from vehicle_auth import crypto, ratelimit
 from vehicle_auth.conf import conf
 
 CALLBACK_VIEW = "vehicle_auth:callback"
@@ -118,3 +118,82 @@ def check_numbers(**kwargs: Any) -> list[checks.CheckMessage]:
                 )
             )
     return errors
+
+
+@checks.register()
+def check_rate_limits(**kwargs: Any) -> list[checks.CheckMessage]:
+    configured = getattr(settings, "VEHICLE_AUTH_RATE_LIMITS", None) or {}
+    if not isinstance(configured, dict):
+        problems = [f"it must be a dict, not {type(configured).__name__}"]
+    else:
+        problems = []
+        for name, value in configured.items():
+            if name not in ratelimit.DEFAULT_RATES:
+                problems.append(f"unknown key {name!r}")
+                continue
+            if value is None:
+                continue
+            try:
+                ratelimit.Rate.parse(value)
+            except ValueError as exc:
+                problems.append(f"{name!r}: {exc}")
+    errors = [
+        checks.Error(
+            f"VEHICLE_AUTH_RATE_LIMITS is not usable: {problem}.",
+            hint=(
+                f"Use keys {', '.join(ratelimit.RATE_NAMES)} with rates such as '10/m' or "
+                "'100/15m' (count/period in s, m, h or d), or None to turn one off."
+            ),
+            id="vehicle_auth.E006",
+        )
+        for problem in problems
+    ]
+
+    alias = ratelimit.cache_alias()
+    if alias not in settings.CACHES:
+        errors.append(
+            checks.Error(
+                f"VEHICLE_AUTH_RATE_LIMIT_CACHE names the cache {alias!r}, which CACHES "
+                "does not define.",
+                hint="Name a cache of CACHES (the default is 'default').",
+                id="vehicle_auth.E007",
+            )
+        )
+    elif settings.CACHES[alias].get("BACKEND", "").endswith(".DummyCache"):
+        errors.append(
+            checks.Warning(
+                f"Rate limits count in the cache {alias!r}, a DummyCache: nothing is ever limited.",
+                hint="Use a real cache (Redis, Memcached, the database), or turn the limits "
+                "off explicitly with None in VEHICLE_AUTH_RATE_LIMITS.",
+                id="vehicle_auth.W002",
+            )
+        )
+
+    proxies = getattr(settings, "VEHICLE_AUTH_RATE_LIMIT_PROXY_COUNT", 0)
+    if isinstance(proxies, bool) or not isinstance(proxies, int) or proxies < 0:
+        errors.append(
+            checks.Error(
+                f"VEHICLE_AUTH_RATE_LIMIT_PROXY_COUNT must be a whole number >= 0, not "
+                f"{proxies!r}.",
+                hint="Set it to the number of reverse proxies that append to "
+                "X-Forwarded-For in front of the site (0: use REMOTE_ADDR).",
+                id="vehicle_auth.E008",
+            )
+        )
+    return errors
+
+
+@checks.register(deploy=True)
+def check_rate_limit_cache_is_shared(**kwargs: Any) -> list[checks.CheckMessage]:
+    backend = settings.CACHES.get(ratelimit.cache_alias(), {}).get("BACKEND", "")
+    if not backend.endswith(".LocMemCache"):
+        return []
+    return [
+        checks.Info(
+            "Rate limits count in a LocMemCache, which each process keeps to itself: with "
+            "several worker processes, each one counts separately.",
+            hint="Behind several workers (gunicorn -w 4, several hosts), use a shared cache "
+            "such as Redis for VEHICLE_AUTH_RATE_LIMIT_CACHE (in the demo: CACHE_URL).",
+            id="vehicle_auth.I001",
+        )
+    ]

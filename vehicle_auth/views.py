@@ -19,6 +19,7 @@ from vehicle_auth import explanations, flow
 from vehicle_auth.conf import conf
 from vehicle_auth.exceptions import InvalidState
 from vehicle_auth.models import SmartcarAccount
+from vehicle_auth.ratelimit import rate_limit
 
 MAKE = re.compile(r"^[A-Z][A-Z0-9_-]{0,39}$")
 TRUE = {"1", "true", "yes", "on"}
@@ -49,6 +50,7 @@ def index(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 @require_GET
+@rate_limit("login")
 def login(request: HttpRequest) -> HttpResponse:
     """Start linking: record an attempt and send the user to Smartcar Connect."""
     make = request.GET.get("make", "").strip().upper()
@@ -69,6 +71,7 @@ def login(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @require_GET
+@rate_limit("callback")  # before the sign-in check: anonymous probing counts per address
 def callback(request: HttpRequest) -> HttpResponse:
     """Where Connect sends the user back, with a code or an error, and our state."""
     if not request.user.is_authenticated:

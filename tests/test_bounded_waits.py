@@ -123,13 +123,6 @@ def test_disconnect_gives_up_on_a_hanging_smartcar_in_time(
     assert linked_account.vehicles.count() == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "call_vehicle runs the host's SDK call without a deadline (the SDK's 310 s apply): "
-        "see the report of issue 7"
-    ),
-)
 def test_call_vehicle_gives_up_on_a_hanging_vehicle_call_in_time(
     user, linked_account, smartcar_sandbox
 ) -> None:

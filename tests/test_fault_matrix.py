@@ -6,10 +6,10 @@ the bulk refresh, and disconnect. Each cell checks the same promises: a clear pa
 documented exception, never a 500; the error is recorded on the attempt or the account; no
 half-saved rows; nothing lost (the stored tokens are unchanged and still work at Smartcar).
 
-A refresh that Smartcar answers only after our deadline is the last cell (a known gap, marked
-xfail). Cells that cannot happen are left out, by design: the bulk refresh only calls the token
-endpoint, and host code reaches `/user` and `/vehicles` only through the SDK itself, not
-through vehicle_auth (its vehicle calls are covered through the attributes call).
+A refresh that Smartcar answers only after our deadline is the last cell: the late answer is
+saved, not lost. Cells that cannot happen are left out, by design: the bulk refresh only
+calls the token endpoint, and host code reaches `/user` and `/vehicles` only through the SDK
+itself, not through vehicle_auth (its vehicle calls are covered through the attributes call).
 """
 
 from __future__ import annotations
@@ -336,13 +336,6 @@ def test_disconnect_connection_refused(
     assert_nothing_lost(linked_account, before, smartcar_sandbox)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "flow.disconnect_account does not record a failed revocation on the account "
-        "(last_error_code stays empty): see the report of issue 7"
-    ),
-)
 def test_a_failed_revocation_is_recorded_on_the_account(
     user_client, linked_account, smartcar_sandbox
 ) -> None:
@@ -354,13 +347,6 @@ def test_a_failed_revocation_is_recorded_on_the_account(
     assert linked_account.last_error_code == "SERVER:INTERNAL"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a refresh that Smartcar completes after our deadline rotates the refresh token, "
-        "and the new pair is dropped: see the report of issue 7"
-    ),
-)
 def test_a_refresh_answered_after_the_bound_loses_nothing(
     user, linked_account, smartcar_sandbox
 ) -> None:

@@ -491,3 +491,24 @@ def test_another_users_account_cannot_be_disconnected(other_client, linked_accou
 @pytest.fixture
 def linked_account_id(user, account_factory) -> int:
     return account_factory(user=user).pk
+
+
+def test_an_unknown_code_fails_without_storing_the_code(user_client, smartcar_sandbox):
+    response = finish_with(user_client, code="made-up-code-123")
+    assert response.status_code == 502
+    attempt = AuthorizationAttempt.objects.get()
+    assert attempt.error_code == "invalid_request"
+    assert "[code]" in attempt.error_description
+    assert "made-up-code-123" not in attempt.error_description
+    assert smartcar_sandbox.request_count("token") == 1
+
+
+def test_disconnect_after_the_owner_revoked_us_at_smartcar(user_client, smartcar_sandbox):
+    link(user_client, smartcar_sandbox)
+    account = SmartcarAccount.objects.get()
+    smartcar_sandbox.revoke_tokens()  # Smartcar answers 401 for every call now
+    response = user_client.post(f"/vehicles/accounts/{account.pk}/disconnect/", follow=True)
+    assert "Your vehicle was disconnected." in response.content.decode()
+    account.refresh_from_db()
+    assert account.status == SmartcarAccount.Status.DISCONNECTED
+    assert account.access_token == ""

@@ -217,14 +217,6 @@ def test_an_undecryptable_token_is_logged_without_its_ciphertext(
     assert_no_secret_logged(logs, secrets)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "django.request logs a 502 callback at ERROR with the request, whose repr (and the "
-        "error report mail_admins or Sentry build from it) holds ?code=&state=: see the "
-        "report of issue 7"
-    ),
-)
 def test_error_reports_of_a_failed_callback_hold_no_code_or_state(
     user_client, smartcar_sandbox, secrets, logs
 ) -> None:

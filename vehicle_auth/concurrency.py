@@ -79,6 +79,42 @@ def run_concurrently(
     return results
 
 
-def call_with_deadline(call: Callable[[], Any], deadline: Deadline) -> Any:
-    """Run one blocking call, waiting at most until the deadline."""
-    return run_concurrently([call], deadline, 1)[0]
+def call_with_deadline(
+    call: Callable[[], Any],
+    deadline: Deadline,
+    on_late: Callable[[Any, BaseException | None], None] | None = None,
+) -> Any:
+    """Run one blocking call, waiting at most until the deadline.
+
+    When the deadline passes first, DeadlineExceeded is raised and the call goes on in the
+    background; `on_late(result, error)` then runs on its thread once it ends. Exactly one
+    of the two happens: the caller gets the answer, or `on_late` does.
+    """
+    guard = threading.Lock()
+    finished = threading.Event()
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        result: Any = None
+        error: BaseException | None = None
+        try:
+            result = call()
+        except BaseException as exc:  # handed over to the caller or to on_late
+            error = exc
+        with guard:
+            late = box.get("abandoned", False)
+            if not late:
+                box["result"], box["error"] = result, error
+        finished.set()
+        if late and on_late is not None:
+            on_late(result, error)
+
+    threading.Thread(target=run, daemon=True, name="vehicle_auth-call").start()
+    finished.wait(deadline.remaining())
+    with guard:
+        if "result" not in box:
+            box["abandoned"] = True
+            raise DeadlineExceeded(f"no answer within {deadline.seconds:g} s")
+    if box["error"] is not None:
+        raise box["error"]
+    return box["result"]

@@ -187,11 +187,13 @@ def complete_authorization(
         linked = smartcar_client.fetch_linked_account(code, with_vin="read_vin" in _plain(attempt))
     except SmartcarError as exc:
         logger.warning("Linking failed for attempt %s: %s", attempt.pk, exc.code)
-        _end(attempt, Outcome.FAILED, exc.code, exc.description)
+        # Smartcar may quote the code ("Invalid code: X."): it is dead, but keep it out anyway.
+        description = exc.description.replace(code, "[code]")
+        _end(attempt, Outcome.FAILED, exc.code, description)
         return CallbackResult(
             attempt,
             error_code=exc.code,
-            error_description=exc.description,
+            error_description=description,
             smartcar_failure=True,
         )
 
@@ -332,17 +334,17 @@ def disconnect_account(account: SmartcarAccount) -> DisconnectResult:
     except ReauthorizationRequired:
         revoked = False
     except SmartcarError as exc:
-        return DisconnectResult(account, failures={"*": exc})
+        return _disconnect_failed(account, {"*": exc})
     if revoked and vehicle_ids:
         try:
             outcome = smartcar_client.disconnect_vehicles(account.access_token, vehicle_ids)
         except SmartcarError as exc:
-            return DisconnectResult(account, failures={"*": exc})
+            return _disconnect_failed(account, {"*": exc})
         failures = {vid: err for vid, err in outcome.items() if err is not None}
         if failures:
             released = [vid for vid, err in outcome.items() if err is None]
             Vehicle.objects.filter(account=account, smartcar_id__in=released).delete()
-            return DisconnectResult(account, failures=failures)
+            return _disconnect_failed(account, failures)
 
     with transaction.atomic():
         Vehicle.objects.filter(account=account).delete()
@@ -358,6 +360,18 @@ def disconnect_account(account: SmartcarAccount) -> DisconnectResult:
             )
         )
     return DisconnectResult(account, revoked_at_smartcar=revoked)
+
+
+def _disconnect_failed(
+    account: SmartcarAccount, failures: dict[str, SmartcarError]
+) -> DisconnectResult:
+    """Record why Smartcar did not release the account (staff read it in the admin)."""
+    error = next(iter(failures.values()))
+    account.last_error_code = error.code[:MAX_CODE_LENGTH]
+    account.last_error = error.description[:MAX_DESCRIPTION_LENGTH]
+    account.save(update_fields=["last_error_code", "last_error", "updated_at"])
+    logger.warning("Disconnecting Smartcar account %s failed: %s", account.pk, error.code)
+    return DisconnectResult(account, failures=failures)
 
 
 def visible_accounts(user: Any) -> Any:

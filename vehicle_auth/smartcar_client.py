@@ -18,7 +18,12 @@ import smartcar
 import smartcar.config
 from smartcar.exception import SmartcarException
 
-from vehicle_auth.concurrency import Deadline, DeadlineExceeded, run_concurrently
+from vehicle_auth.concurrency import (
+    Deadline,
+    DeadlineExceeded,
+    call_with_deadline,
+    run_concurrently,
+)
 from vehicle_auth.conf import conf
 from vehicle_auth.crypto import Secret
 from vehicle_auth.exceptions import SmartcarError, SmartcarUnavailable
@@ -149,8 +154,30 @@ def _run(calls: list[Callable[[], Any]], deadline: Deadline) -> list[Any]:
         raise error from None
 
 
-def _one(call: Callable[[], T], deadline: Deadline) -> T:
-    return _run([call], deadline)[0]
+def _one(
+    call: Callable[[], T],
+    deadline: Deadline,
+    on_late: Callable[[Any, BaseException | None], None] | None = None,
+) -> T:
+    try:
+        return call_with_deadline(call, deadline, on_late)
+    except SmartcarError:
+        raise
+    except Exception as exc:
+        error = _translate(exc)
+        logger.warning("Smartcar call failed: %s", error.code)
+        raise error from None
+
+
+def run_bounded(call: Callable[[], T], deadline: Deadline | None = None) -> T:
+    """Run host code's own SDK call under our deadline; its exceptions pass through as they are.
+
+    Raises SmartcarUnavailable("timeout") when Smartcar does not answer in time.
+    """
+    try:
+        return call_with_deadline(call, deadline or new_deadline())
+    except DeadlineExceeded:
+        raise _translate(DeadlineExceeded()) from None
 
 
 def _aware(naive_utc: datetime) -> datetime:
@@ -197,9 +224,33 @@ def exchange_code(code: str, deadline: Deadline | None = None) -> Tokens:
     return _tokens(_one(lambda: client.exchange_code(code), deadline or new_deadline()))
 
 
-def refresh_tokens(refresh_token: str, deadline: Deadline | None = None) -> Tokens:
+def refresh_tokens(
+    refresh_token: str,
+    deadline: Deadline | None = None,
+    on_late: Callable[[Tokens | None], None] | None = None,
+) -> Tokens:
+    """New tokens for `refresh_token` (which Smartcar then retires).
+
+    If Smartcar answers only after the deadline, it has rotated the refresh token all the
+    same: `on_late` is then called, on another thread, with that late pair so it is not
+    lost (or with None when the late call failed after all).
+    """
     client = _auth_client()
-    access = _one(lambda: client.exchange_refresh_token(refresh_token), deadline or new_deadline())
+
+    def late(access: Any, error: BaseException | None) -> None:
+        if on_late is None:
+            return
+        tokens = None
+        if error is None:
+            try:
+                tokens = _tokens(access)
+            except SmartcarError:
+                tokens = None
+        on_late(tokens)
+
+    access = _one(
+        lambda: client.exchange_refresh_token(refresh_token), deadline or new_deadline(), late
+    )
     return _tokens(access)
 
 

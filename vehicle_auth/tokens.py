@@ -70,6 +70,58 @@ def is_fresh(
     )
 
 
+# Refreshes Smartcar answered after our deadline, still being saved, by account id. Smartcar
+# rotated the refresh token when it answered, so a new refresh must wait for the late pair
+# rather than send the old token (this process only; other processes cannot see it).
+_late_refreshes: dict[int, threading.Event] = {}
+_late_guard = threading.Lock()
+
+
+def _expect_late_refresh(account_id: int) -> threading.Event:
+    with _late_guard:
+        event = _late_refreshes.setdefault(account_id, threading.Event())
+    return event
+
+
+def _late_refresh_done(account_id: int, event: threading.Event) -> None:
+    with _late_guard:
+        if _late_refreshes.get(account_id) is event:
+            del _late_refreshes[account_id]
+    event.set()
+
+
+def _wait_for_late_refresh(account_id: int, deadline: Deadline | None) -> None:
+    with _late_guard:
+        event = _late_refreshes.get(account_id)
+    if event is not None:
+        event.wait((deadline or smartcar_client.new_deadline()).remaining())
+
+
+def _save_late_refresh(
+    account_id: int, sent_refresh_token: str
+) -> Callable[[smartcar_client.Tokens | None], None]:
+    """What to do with tokens Smartcar sent after we stopped waiting: keep them.
+
+    Saved only if the account still holds the refresh token we sent, so a newer pair (from
+    a relink, say) is never overwritten. Runs on the SDK call's own thread.
+    """
+
+    def save(tokens: smartcar_client.Tokens | None) -> None:
+        if tokens is None:
+            return
+        try:
+            with _locked_account(account_id, skip_locked=False) as current:
+                if current is not None and current.refresh_token == sent_refresh_token:
+                    _store_tokens(current, tokens, timezone.now())
+                    logger.info("Saved a late refresh of Smartcar account %s", account_id)
+        except Exception:
+            logger.exception("Saving a late refresh of Smartcar account %s failed", account_id)
+        finally:
+            connection.close()  # this thread's own connection
+
+    return save
+
+
 class RefreshOutcome(StrEnum):
     """What one attempt to refresh an account came to."""
 
@@ -128,6 +180,7 @@ def refresh_if_expiring(
     that token; `force` refreshes whatever the expiry (keep-alive of the refresh token).
     Raises NotLinked, ReauthorizationRequired, SmartcarUnavailable or SmartcarError.
     """
+    _wait_for_late_refresh(account.pk, deadline)
     with _locked_account(account.pk, skip_locked=False) as current:
         if current is None:
             raise NotLinked("This Smartcar account no longer exists.")
@@ -152,6 +205,7 @@ def refresh_if_due(
     held, so two jobs running at once never refresh an account twice. Locked rows are
     skipped (SKIP LOCKED on PostgreSQL; on SQLite only a refresh in this process is seen).
     """
+    _wait_for_late_refresh(account_id, deadline)
     with _locked_account(account_id, skip_locked=True) as current:
         if current is None:
             exists = SmartcarAccount.objects.filter(pk=account_id).exists()
@@ -193,9 +247,20 @@ def _refresh_current(
                 "retry_later", "Smartcar asked us to wait before refreshing.", retry_after=wait
             ),
         )
+    late = _expect_late_refresh(account.pk)
+    save_late = _save_late_refresh(account.pk, account.refresh_token)
+
+    def on_late(tokens: smartcar_client.Tokens | None) -> None:
+        try:
+            save_late(tokens)
+        finally:
+            _late_refresh_done(account.pk, late)
+
     try:
-        tokens = smartcar_client.refresh_tokens(account.refresh_token, deadline)
+        tokens = smartcar_client.refresh_tokens(account.refresh_token, deadline, on_late)
     except SmartcarError as exc:
+        if exc.code != "timeout":
+            _late_refresh_done(account.pk, late)
         account.last_error_code = exc.code
         account.last_error = exc.description
         fields = ["last_error_code", "last_error", "updated_at"]
@@ -221,6 +286,13 @@ def _refresh_current(
             fields.append("refresh_not_before")
         account.save(update_fields=fields)
         return RefreshResult(RefreshOutcome.FAILED, exc)
+    _late_refresh_done(account.pk, late)
+    _store_tokens(account, tokens, now)
+    return RefreshResult(RefreshOutcome.REFRESHED)
+
+
+def _store_tokens(account: SmartcarAccount, tokens: smartcar_client.Tokens, now: datetime) -> None:
+    """Save a refreshed pair on the (locked) account and announce it once committed."""
     # Both tokens and expiries in one write: losing the new refresh token locks the owner out.
     account.access_token = tokens.access_token
     account.refresh_token = tokens.refresh_token
@@ -246,7 +318,6 @@ def _refresh_current(
     transaction.on_commit(
         lambda: signals.tokens_refreshed.send(sender=SmartcarAccount, account=account)
     )
-    return RefreshResult(RefreshOutcome.REFRESHED)
 
 
 def _not_usable(account: SmartcarAccount) -> Exception:
@@ -283,10 +354,12 @@ def call_vehicle(user: Any, vehicle_id: str, call: Callable[[Any], T]) -> T:
     """Run `call(vehicle)`; on a 401 for a token we believed fresh, refresh once and retry once.
 
     Example: `odometer = call_vehicle(user, vehicle_id, lambda car: car.odometer())`.
+    Each call is bounded by VEHICLE_AUTH_REQUEST_TIMEOUT (SmartcarUnavailable "timeout");
+    other errors of `call` come back as the SDK raised them.
     """
     car = get_vehicle(user, vehicle_id)
     try:
-        return call(car)
+        return smartcar_client.run_bounded(lambda: call(car))
     except Exception as exc:
         if not smartcar_client.is_authentication_error(exc):
             raise
@@ -299,7 +372,8 @@ def call_vehicle(user: Any, vehicle_id: str, call: Callable[[Any], T]) -> T:
     if account is None:
         raise NotLinked(f"No linked vehicle {vehicle_id!r} for this user.")
     account = refresh_if_expiring(account, stale_access_token=car.access_token)
-    return call(smartcar_client.vehicle(vehicle_id, account.access_token))
+    retry = smartcar_client.vehicle(vehicle_id, account.access_token)
+    return smartcar_client.run_bounded(lambda: call(retry))
 
 
 __all__ = [

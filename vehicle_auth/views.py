@@ -6,7 +6,7 @@ import re
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -74,16 +74,21 @@ def login(request: HttpRequest) -> HttpResponse:
 @rate_limit("callback")  # before the sign-in check: anonymous probing counts per address
 def callback(request: HttpRequest) -> HttpResponse:
     """Where Connect sends the user back, with a code or an error, and our state."""
+    # Keep Connect's code and state out of anything that logs or reports this request
+    # (django.request's warnings and errors carry it, and so do mail_admins and Sentry).
+    params = request.GET.copy()
+    request.GET = QueryDict()
+    request.META["QUERY_STRING"] = ""
     if not request.user.is_authenticated:
         return _invalid_state(request, "signed_out")
     try:
         attempt = flow.claim_attempt(
-            request.GET.get("state", ""), request.user, request.session.session_key
+            params.get("state", ""), request.user, request.session.session_key
         )
     except InvalidState as exc:
         return _invalid_state(request, str(exc))
 
-    result = flow.complete_authorization(attempt, request.GET)
+    result = flow.complete_authorization(attempt, params)
     if result.succeeded:
         messages.success(
             request,

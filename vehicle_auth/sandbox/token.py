@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import secrets
 from datetime import timedelta
 
@@ -40,7 +39,7 @@ def _client_credentials(request: HttpRequest) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError):  # binascii.Error, and non-ASCII input
         return None
     client_id, colon, client_secret = decoded.partition(":")
     return (client_id, client_secret) if colon else None

@@ -23,10 +23,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
-# Prints the benchmark figures (the sandbox is served by a separate process).
+# Runs every script under bench/ and prints one table of figures and targets (a few
+# minutes; PostgreSQL at 127.0.0.1:5432 when it answers, else SQLite). See the README's
+# "Performance" section.
 bench: $(STAMP)
-	$(PY) bench/callback.py
-	$(PY) bench/refresh_bulk.py
+	$(PY) bench/run_all.py
 
 # Regenerates docs/screenshots/*.png (the README's) in Chromium on fresh demo data.
 screenshots: $(STAMP)

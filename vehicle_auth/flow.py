@@ -116,6 +116,7 @@ def claim_attempt(state: str, user: Any, session_key: str | None) -> Authorizati
     if not claimed:
         raise InvalidState("used")
     attempt.consumed_at = now
+    attempt.user = user  # the same user, checked above: saves loading it again
     return attempt
 
 

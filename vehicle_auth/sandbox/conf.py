@@ -7,6 +7,9 @@ another process.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.conf import settings
@@ -36,15 +39,39 @@ RUNTIME_KEYS = (
 )
 
 
+# The runtime overrides of the block being run (see `runtime_snapshot`), else None.
+_snapshot: ContextVar[dict[str, Any] | None] = ContextVar("sandbox_runtime", default=None)
+
+
 def get(name: str) -> Any:
     """The value of `SMARTCAR_SANDBOX_<name>`: runtime override, Django setting or default."""
     if name in RUNTIME_KEYS:
-        from vehicle_auth.sandbox.models import RuntimeSetting
+        overrides = _snapshot.get()
+        if overrides is None:
+            from vehicle_auth.sandbox.models import RuntimeSetting
 
-        row = RuntimeSetting.objects.filter(key=name).first()
-        if row is not None:
-            return row.value
+            overrides = dict(RuntimeSetting.objects.filter(key=name).values_list("key", "value"))
+        if name in overrides:
+            return overrides[name]
     return getattr(settings, f"SMARTCAR_SANDBOX_{name}", DEFAULTS[name])
+
+
+@contextmanager
+def runtime_snapshot() -> Iterator[None]:
+    """In the block, `get()` answers from every runtime override read once, on entering it.
+
+    The token endpoint needs up to three of them: one query instead of three, made before
+    its transaction, so that SQLite's write lock is held for fewer statements. Nothing
+    outlives the block: the next request reads them afresh, so `configure()` still takes
+    effect at once, from any process.
+    """
+    from vehicle_auth.sandbox.models import RuntimeSetting
+
+    token = _snapshot.set(dict(RuntimeSetting.objects.values_list("key", "value")))
+    try:
+        yield
+    finally:
+        _snapshot.reset(token)
 
 
 def enabled() -> bool:

@@ -102,17 +102,24 @@ def issue_tokens(grant: Grant) -> dict[str, object]:
     """A new access + refresh token pair, as the token endpoint's JSON body."""
     now = timezone.now()
     access_lifetime = int(conf.get("ACCESS_TOKEN_LIFETIME"))
-    access = Token.objects.create(
-        token=str(uuid.uuid4()),
-        kind=Token.Kind.ACCESS,
-        grant=grant,
-        expires_at=now + timedelta(seconds=access_lifetime),
-    )
-    refresh = Token.objects.create(
-        token=str(uuid.uuid4()),
-        kind=Token.Kind.REFRESH,
-        grant=grant,
-        expires_at=now + timedelta(seconds=int(conf.get("REFRESH_TOKEN_LIFETIME"))),
+    refresh_lifetime = int(conf.get("REFRESH_TOKEN_LIFETIME"))
+    # One INSERT for both: the token endpoint calls this inside its transaction, which on
+    # SQLite holds the whole database's write lock.
+    access, refresh = Token.objects.bulk_create(
+        [
+            Token(
+                token=str(uuid.uuid4()),
+                kind=Token.Kind.ACCESS,
+                grant=grant,
+                expires_at=now + timedelta(seconds=access_lifetime),
+            ),
+            Token(
+                token=str(uuid.uuid4()),
+                kind=Token.Kind.REFRESH,
+                grant=grant,
+                expires_at=now + timedelta(seconds=refresh_lifetime),
+            ),
+        ]
     )
     return {
         "access_token": access.token,

@@ -152,12 +152,13 @@ def token(request: HttpRequest) -> HttpResponse:
     fields = {name: form.get(name, "") for name in ("code", "redirect_uri", "refresh_token")}
     if not grant_type:
         raise OAuthError("invalid_request", "Missing required parameter: grant_type.")
-    if grant_type == "authorization_code":
-        body = _exchange_code(client_id, fields)
-    elif grant_type == "refresh_token":
-        body = _refresh(client_id, fields)
-    else:
+    if grant_type not in ("authorization_code", "refresh_token"):
         raise OAuthError("unsupported_grant_type", f"Unsupported grant_type: {_echo(grant_type)}.")
+    with conf.runtime_snapshot():
+        if grant_type == "authorization_code":
+            body = _exchange_code(client_id, fields)
+        else:
+            body = _refresh(client_id, fields)
     response = JsonResponse(body)
     response["Cache-Control"] = "no-store"  # RFC 6749 §5.1: token answers are never cached
     return response

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import uuid
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -74,43 +72,9 @@ def page_queries(client: Any, url: str) -> int:
 
 def thousand_accounts() -> None:
     """1,000 users with an account of 3 vehicles each, as tests/test_admin.py builds them."""
-    from django.contrib.auth import get_user_model
-    from django.utils import timezone
+    from tests.factories import create_bulk_accounts
 
-    from vehicle_auth.models import SmartcarAccount, Vehicle
-
-    users = get_user_model().objects.bulk_create(
-        get_user_model()(username=f"bulk{n:04d}", email=f"bulk{n:04d}@example.com", password="!")
-        for n in range(1000)
-    )
-    now = timezone.now()
-    statuses = SmartcarAccount.Status.values
-    accounts = SmartcarAccount.objects.bulk_create(
-        SmartcarAccount(
-            user=user,
-            smartcar_user_id=str(uuid.uuid4()),
-            mode="test",
-            access_token=f"access-{n}",
-            refresh_token=f"refresh-{n}",
-            access_expires_at=now + timedelta(hours=2),
-            refresh_expires_at=now + timedelta(days=n % 60),
-            status=statuses[n % len(statuses)],
-            last_error_code="network_error" if n % 7 == 0 else "",
-        )
-        for n, user in enumerate(users)
-    )
-    Vehicle.objects.bulk_create(
-        Vehicle(
-            account=account,
-            smartcar_id=str(uuid.uuid4()),
-            make=make,
-            model="Model",
-            year=2020,
-            vin=f"VIN{account.pk:06d}{index}",
-        )
-        for account in accounts
-        for index, make in enumerate(("TESLA", "KIA", "BMW"))
-    )
+    create_bulk_accounts(1000)
 
 
 def measure(figures: list[Figure]) -> None:

@@ -80,3 +80,41 @@ def link_sandbox_account(
     )
     account, _ = flow.save_linked_account(user, linked, mode="test", scopes=scopes)
     return account
+
+
+def create_bulk_accounts(count: int, makes: tuple[str, ...] = ("TESLA", "KIA", "BMW")) -> None:
+    """`count` users, each with an account (statuses, expiries and errors varied) and one
+    vehicle per make: a large admin changelist, written in a few statements."""
+    User = get_user_model()
+    users = User.objects.bulk_create(
+        User(username=f"bulk{n:04d}", email=f"bulk{n:04d}@example.com", password="!")
+        for n in range(count)
+    )
+    now = timezone.now()
+    statuses = SmartcarAccount.Status.values
+    accounts = SmartcarAccount.objects.bulk_create(
+        SmartcarAccount(
+            user=user,
+            smartcar_user_id=str(uuid.uuid4()),
+            mode="test",
+            access_token=f"access-{n}",
+            refresh_token=f"refresh-{n}",
+            access_expires_at=now + timedelta(hours=2),
+            refresh_expires_at=now + timedelta(days=n % 60),
+            status=statuses[n % len(statuses)],
+            last_error_code="network_error" if n % 7 == 0 else "",
+        )
+        for n, user in enumerate(users)
+    )
+    Vehicle.objects.bulk_create(
+        Vehicle(
+            account=account,
+            smartcar_id=str(uuid.uuid4()),
+            make=make,
+            model="Model",
+            year=2020,
+            vin=f"VIN{account.pk:06d}{index}",
+        )
+        for account in accounts
+        for index, make in enumerate(makes)
+    )

@@ -24,6 +24,7 @@ from tests.factories import (
     SmartcarAccountFactory,
     UserFactory,
     VehicleFactory,
+    create_bulk_accounts,
     link_sandbox_account,
 )
 from vehicle_auth import admin_actions
@@ -608,38 +609,7 @@ def test_account_page_without_the_attempts_admin(admin_client, account_factory, 
 @pytest.fixture
 def thousand_accounts(db: None) -> None:
     """1,000 accounts with 3 vehicles each, written in a few statements."""
-    users = get_user_model().objects.bulk_create(
-        get_user_model()(username=f"bulk{n:04d}", email=f"bulk{n:04d}@example.com", password="!")
-        for n in range(1000)
-    )
-    now = timezone.now()
-    statuses = Status.values
-    accounts = SmartcarAccount.objects.bulk_create(
-        SmartcarAccount(
-            user=user,
-            smartcar_user_id=str(uuid.uuid4()),
-            mode="test",
-            access_token=f"access-{n}",
-            refresh_token=f"refresh-{n}",
-            access_expires_at=now + timedelta(hours=2),
-            refresh_expires_at=now + timedelta(days=n % 60),
-            status=statuses[n % len(statuses)],
-            last_error_code="network_error" if n % 7 == 0 else "",
-        )
-        for n, user in enumerate(users)
-    )
-    Vehicle.objects.bulk_create(
-        Vehicle(
-            account=account,
-            smartcar_id=str(uuid.uuid4()),
-            make=make,
-            model="Model",
-            year=2020,
-            vin=f"VIN{account.pk:06d}{index}",
-        )
-        for account in accounts
-        for index, make in enumerate(("TESLA", "KIA", "BMW"))
-    )
+    create_bulk_accounts(1000)
     assert Vehicle.objects.count() == 3000
 
 

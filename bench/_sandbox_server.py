@@ -19,51 +19,47 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-
-import django
-
-django.setup()
-
-from django.conf import settings  # noqa: E402
-from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
-from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer  # noqa: E402
-
 THREADS = 16
 
 
-class QuietHandler(WSGIRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
+def serve(port: int = 0) -> None:
+    """Set Django up (DJANGO_SETTINGS_MODULE, default tests.settings), print the URL, serve."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    import django
 
+    django.setup()
+    from django.conf import settings
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer
 
-class PooledServer(WSGIServer):
-    """Answers each connection on a thread of a fixed pool, on a port it may share."""
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.pool = ThreadPoolExecutor(THREADS, thread_name_prefix="sandbox")
+    class PooledServer(WSGIServer):
+        """Answers each connection on a thread of a fixed pool, on a port it may share."""
 
-    def server_bind(self) -> None:
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        super().server_bind()
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.pool = ThreadPoolExecutor(THREADS, thread_name_prefix="sandbox")
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        self.pool.submit(self._serve, request, client_address)
+        def server_bind(self) -> None:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            super().server_bind()
 
-    def _serve(self, request: Any, client_address: Any) -> None:
-        try:
-            self.finish_request(request, client_address)
-        except Exception:
-            self.handle_error(request, client_address)
-        finally:
-            self.shutdown_request(request)
+        def process_request(self, request: Any, client_address: Any) -> None:
+            self.pool.submit(self._serve, request, client_address)
 
+        def _serve(self, request: Any, client_address: Any) -> None:
+            try:
+                self.finish_request(request, client_address)
+            except Exception:
+                self.handle_error(request, client_address)
+            finally:
+                self.shutdown_request(request)
 
-def main() -> None:
     settings.DATABASES["default"]["CONN_MAX_AGE"] = None
-    port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     server = PooledServer(("127.0.0.1", port), QuietHandler, allow_reuse_address=True)
     server.set_app(WSGIHandler())
     print(f"http://127.0.0.1:{server.server_port}", flush=True)
@@ -71,4 +67,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    serve(int(sys.argv[1]) if len(sys.argv) > 1 else 0)

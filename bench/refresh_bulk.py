@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -50,7 +49,6 @@ import time
 import tracemalloc
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -64,7 +62,6 @@ from _harness import Figure, figure_output  # noqa: E402
 
 TIME_TARGET = 1.25
 MEMORY_TARGET = 1.2
-SERVER_THREADS = 16
 
 
 # --- set-up -----------------------------------------------------------------------------------
@@ -129,46 +126,11 @@ def _quiet_handler() -> type:
 
 
 def serve_sandbox(port: int) -> None:
-    """Child process: serve the project on `port` with a pool of threads; print the URL.
-
-    Threads of a fixed pool keep their database connection (CONN_MAX_AGE=None) like a
-    production server's workers, instead of connecting anew for every request. Several such
-    processes may share the port (SO_REUSEPORT): the kernel spreads the connections.
-    """
+    """Child process: serve the project on `port` (bench/_sandbox_server.py); print the URL."""
     _django_environment()
-    import django
+    from _sandbox_server import serve
 
-    django.setup()
-    from django.conf import settings
-    from django.core.handlers.wsgi import WSGIHandler
-    from django.core.servers.basehttp import WSGIServer
-
-    settings.DATABASES["default"]["CONN_MAX_AGE"] = None
-
-    class PooledWSGIServer(WSGIServer):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.pool = ThreadPoolExecutor(SERVER_THREADS)
-
-        def server_bind(self) -> None:
-            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            super().server_bind()
-
-        def process_request(self, request: Any, client_address: Any) -> None:
-            self.pool.submit(self._serve, request, client_address)
-
-        def _serve(self, request: Any, client_address: Any) -> None:
-            try:
-                self.finish_request(request, client_address)
-            except Exception:
-                self.handle_error(request, client_address)
-            finally:
-                self.shutdown_request(request)
-
-    server = PooledWSGIServer(("127.0.0.1", port), _quiet_handler(), allow_reuse_address=True)
-    server.set_app(WSGIHandler())
-    print(f"http://127.0.0.1:{server.server_port}", flush=True)
-    server.serve_forever()
+    serve(port)
 
 
 @contextmanager
